@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sdxlw {
@@ -73,12 +75,14 @@ class SafetensorsFile {
   std::unique_ptr<MappedFile> map_;
   uint64_t data_start_ = 0;
   std::vector<TensorInfo> tensors_;
-  std::map<std::string, size_t> index_;
+  std::map<std::string, size_t, std::less<>> index_;
   std::map<std::string, std::string> metadata_;
 };
 
 // Writes a safetensors file tensor by tensor, so multi-GB files never sit in memory whole.
 // The layout is fixed up front; write() must then be called once per tensor, in the given order.
+// The data section starts at a multiple of 8 bytes. A writer destroyed before finish()
+// succeeded removes its incomplete file. Errors throw SafetensorsError naming the path.
 class SafetensorsWriter {
  public:
   struct Entry {
@@ -106,5 +110,11 @@ class SafetensorsWriter {
   size_t next_ = 0;
   std::unique_ptr<std::FILE, FileCloser> file_;
 };
+
+// Writes a whole file at once from tensors already in memory (each pointer holds the entry's
+// numel × dtype size bytes).
+void write_safetensors(const std::string& path,
+                       const std::vector<std::pair<SafetensorsWriter::Entry, const void*>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace sdxlw

@@ -27,6 +27,8 @@ using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 struct Transfer {
   HttpResponse* response = nullptr;
   const BodySink* sink = nullptr;
+  const ResponseStartHook* on_start = nullptr;
+  bool started = false;
   bool sink_only_2xx = true;
   CURL* curl = nullptr;
   bool sink_aborted = false;
@@ -64,6 +66,13 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     bool to_sink = !t->sink_only_2xx || (status >= 200 && status < 300);
     if (to_sink) {
+      if (!t->started) {
+        t->started = true;
+        if (t->on_start && *t->on_start && !(*t->on_start)(status, t->response->headers)) {
+          t->sink_aborted = true;
+          return 0;
+        }
+      }
       if (!(*t->sink)(data, n)) {
         t->sink_aborted = true;
         return 0;  // makes curl stop with CURLE_WRITE_ERROR
@@ -73,6 +82,11 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   }
   t->response->body.append(data, n);
   return n;
+}
+
+int on_xferinfo(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancel = static_cast<const std::atomic<bool>*>(user);
+  return cancel->load() ? 1 : 0;  // non-zero aborts with CURLE_ABORTED_BY_CALLBACK
 }
 
 }  // namespace
@@ -110,10 +124,20 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
 
 HttpResponse HttpClient::perform(const HttpRequest& request, const BodySink& sink,
                                  bool sink_only_2xx) {
+  return perform_streaming(request, sink, ResponseStartHook(), sink_only_2xx);
+}
+
+HttpResponse HttpClient::perform_streaming(const HttpRequest& request, const BodySink& sink,
+                                           const ResponseStartHook& on_start, bool sink_only_2xx) {
   CURL* curl = static_cast<CURL*>(handle_);
   curl_easy_reset(curl);
   HttpResponse response;
-  Transfer transfer{&response, sink ? &sink : nullptr, sink_only_2xx, curl, false};
+  Transfer transfer;
+  transfer.response = &response;
+  transfer.sink = sink ? &sink : nullptr;
+  transfer.on_start = &on_start;
+  transfer.sink_only_2xx = sink_only_2xx;
+  transfer.curl = curl;
 
   Slist headers;
   auto append_header = [&headers](const std::string& line) {
@@ -152,6 +176,16 @@ HttpResponse HttpClient::perform(const HttpRequest& request, const BodySink& sin
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // accept whatever curl can decode
+  if (request.cancel) {
+    if (request.cancel->load()) {
+      response.error = "cancelled";
+      response.cancelled = true;
+      return response;
+    }
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(request.cancel));
+  }
 
   if (request.method == "GET") {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
@@ -171,7 +205,10 @@ HttpResponse HttpClient::perform(const HttpRequest& request, const BodySink& sin
     response.effective_url = effective;
   response.curl_code = static_cast<int>(rc);
   if (rc != CURLE_OK) {
-    if (transfer.sink_aborted) {
+    if (rc == CURLE_ABORTED_BY_CALLBACK && request.cancel && request.cancel->load()) {
+      response.error = "cancelled";
+      response.cancelled = true;
+    } else if (transfer.sink_aborted) {
       response.error = "transfer aborted by the receiver";
     } else {
       response.error = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);

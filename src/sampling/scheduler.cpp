@@ -106,7 +106,10 @@ at::Tensor initial_latents(at::Generator& generator, int64_t batch, int64_t late
 at::Tensor cpu_randn_like(at::Generator& generator, const at::Tensor& like) {
   require_cpu_generator(generator, "sampler noise");
   const at::Tensor noise = at::randn(like.sizes(), generator, at::TensorOptions(at::kFloat));
-  return noise.to(like.device(), at::kFloat);
+  if (like.device().is_cpu()) return noise;
+  // A pageable host-to-device copy blocks the host until the GPU has caught up; from pinned
+  // memory it is queued on the stream like the kernels, so the denoising loop never syncs.
+  return noise.pin_memory().to(like.device(), at::kFloat, /*non_blocking=*/true);
 }
 
 }  // namespace sdxlw::sampling

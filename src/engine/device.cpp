@@ -4,6 +4,9 @@
 #include <c10/util/Exception.h>
 
 #include <array>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <new>
 #include <string_view>
 
@@ -39,15 +42,37 @@ bool supports_bf16(at::Device device) {
   return device.is_cpu();
 }
 
+bool cpu_has_fast_bf16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
 void configure_for_inference(at::Device device) {
 #if defined(SDXLW_WITH_CUDA)
   if (device.is_cuda()) cuda_backend::enable_cudnn_benchmark();
+#endif
+#if defined(__GLIBC__)
+  if (device.is_cpu()) {
+    // Large blocks from the heap rather than fresh mappings, none returned to the kernel, and one
+    // arena, so a job thread's blocks larger than a secondary arena's 64 MiB heap are kept too.
+    constexpr int kLarge = 1 << 30;
+    if (mallopt(M_MMAP_THRESHOLD, kLarge) != 1) mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, kLarge);
+    mallopt(M_ARENA_MAX, 1);
+  }
 #endif
 }
 
 void release_cached_memory(at::Device device) {
 #if defined(SDXLW_WITH_CUDA)
   if (device.is_cuda()) cuda_backend::empty_cache();
+#endif
+#if defined(__GLIBC__)
+  if (device.is_cpu()) malloc_trim(0);
 #endif
 }
 

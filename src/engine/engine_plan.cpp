@@ -65,6 +65,7 @@ MachineInfo probe_machine() {
   m.cuda = cuda_available();
   m.cuda_bf16 = m.cuda && supports_bf16(at::Device(at::kCUDA, 0));
   m.cores = std::max(1u, std::thread::hardware_concurrency());
+  m.onednn = at::hasMKLDNN();
   return m;
 }
 
@@ -104,7 +105,9 @@ EnginePlan resolve_plan(const EngineOptions& options, const MachineInfo& machine
     throw std::invalid_argument("threads must be 0 (every core) or positive, got " + std::to_string(options.threads));
   }
   plan.threads = options.threads > 0 ? options.threads : static_cast<int>(machine.cores);
-  plan.channels_last = cuda;
+  // NHWC: cuDNN's tensor-core kernels on CUDA; on CPU oneDNN's fastest convolutions, which also
+  // make the transformer blocks' NCHW → tokens reshapes free.
+  plan.channels_last = cuda || machine.onednn;
   return plan;
 }
 

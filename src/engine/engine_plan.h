@@ -15,7 +15,7 @@ struct EnginePlan {
   at::ScalarType unet_dtype = at::kFloat;
   at::ScalarType vae_dtype = at::kFloat;
   int threads = 1;             // CPU intra-op threads
-  bool channels_last = false;  // UNet and VAE convolutions in NHWC (CUDA)
+  bool channels_last = false;  // UNet and VAE convolutions in NHWC (CUDA; CPU with oneDNN)
 
   // "cpu: text fp32, unet fp32, vae fp32, 2 threads"
   std::string describe() const;
@@ -26,6 +26,7 @@ struct MachineInfo {
   bool cuda = false;
   bool cuda_bf16 = false;  // the GPU computes bfloat16 natively
   unsigned cores = 1;
+  bool onednn = false;  // libtorch's CPU convolutions go through oneDNN (mkldnn)
 };
 MachineInfo probe_machine();
 

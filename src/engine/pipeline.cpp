@@ -101,29 +101,36 @@ Pipeline::Pipeline(const ModelFiles& files, const PipelineOptions& options)
   load.text_dtype = options_.plan.text_dtype;
   load.unet_dtype = options_.plan.unet_dtype;
   load.vae_dtype = options_.plan.vae_dtype;
+  load.channels_last = options_.plan.channels_last;
   model_ = nn::load_sdxl_checkpoint(files_.checkpoint_path, load);
-  prepare(watch.ms());
+  load_timings_.checkpoint_s = watch.ms() / 1000.0;
+  prepare();
 }
 
 Pipeline::Pipeline(nn::SdxlModel model, std::string model_name, const PipelineOptions& options)
     : options_(options), tokenizer_(load_tokenizer(options.vocab_path)), model_(std::move(model)) {
   c10::InferenceMode guard;
   files_.checkpoint_name = std::move(model_name);
-  prepare(0);
+  prepare();
 }
 
-void Pipeline::prepare(double load_ms) {
-  const Stopwatch watch;
-  if (options_.plan.channels_last) {
+void Pipeline::prepare() {
+  Stopwatch watch;
+  if (options_.plan.channels_last) {  // a no-op for weights loaded channels-last
     to_channels_last(model_.unet->parameters());
     to_channels_last(model_.vae->parameters());
   }
+  load_timings_.checkpoint_s += watch.ms() / 1000.0;
+  watch.reset();
   loras_ = std::make_unique<lora::LoraSet>(model_.parameters(), files_.loras);
   const std::vector<AppliedLora> applied = loras_->apply(loras_->default_choice());
   synchronize(options_.plan.device);
+  release_cached_memory(options_.plan.device);  // the conversions' and merges' temporaries
+  load_timings_.lora_s = watch.ms() / 1000.0;
   const std::string gpu = options_.plan.device.is_cuda() ? " on " + describe_device(options_.plan.device) : "";
-  spdlog::info("engine: loaded \"{}\" in {:.2f} s ({}){}; default LoRAs: {}", files_.checkpoint_name,
-               (load_ms + watch.ms()) / 1000.0, options_.plan.describe(), gpu, lora_summary(applied));
+  spdlog::info("engine: loaded \"{}\" in {:.2f} s ({}){}; default LoRAs: {} (merged in {:.2f} s)",
+               files_.checkpoint_name, load_timings_.checkpoint_s + load_timings_.lora_s, options_.plan.describe(),
+               gpu, lora_summary(applied), load_timings_.lora_s);
 }
 
 Pipeline::~Pipeline() = default;

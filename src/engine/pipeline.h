@@ -20,6 +20,12 @@
 
 namespace sdxlw::engine {
 
+// Where a Pipeline's construction spent its time, for the start-up report.
+struct LoadTimings {
+  double checkpoint_s = 0;  // reading and converting the weights (built in memory: their layout change)
+  double lora_s = 0;        // merging the default LoRA set
+};
+
 struct PipelineOptions {
   EnginePlan plan;
   std::string vocab_path;  // "" = find_asset("bpe_simple_vocab_16e6.txt.gz")
@@ -60,6 +66,7 @@ class Pipeline {
 
   const nn::SdxlModel& model() const { return model_; }
   const EnginePlan& plan() const { return options_.plan; }
+  const LoadTimings& load_timings() const { return load_timings_; }
   const std::string& model_name() const { return files_.checkpoint_name; }
   lora::LoraSet& loras() { return *loras_; }
   // Image pixels per side must be a multiple of this (VAE factor × UNet downsampling).
@@ -70,13 +77,14 @@ class Pipeline {
                      const PipelineHooks& hooks);
   int64_t latent_factor() const;
   // Channels-last weights where the plan asks for them, the LoRA set with its defaults merged.
-  void prepare(double load_started_ms);
+  void prepare();
 
   ModelFiles files_;
   PipelineOptions options_;
   ClipTokenizer tokenizer_;
   nn::SdxlModel model_;
   std::unique_ptr<lora::LoraSet> loras_;
+  LoadTimings load_timings_;
 };
 
 }  // namespace sdxlw::engine

@@ -11,6 +11,7 @@
 #include "engine/device.h"
 #include "engine/engine_plan.h"
 #include "io/safetensors.h"
+#include "util/process_info.h"
 
 namespace sdxlw {
 
@@ -70,6 +71,10 @@ std::unique_ptr<SdxlEngine> create_sdxl_engine(const ModelFiles& files, const En
   spdlog::info("engine: {} intra-op CPU thread{} ({})", at::get_num_threads(), at::get_num_threads() == 1 ? "" : "s",
                options.threads > 0 ? "--threads" : "every core");
   configure_for_inference(plan.device);
+  if (plan.device.is_cpu() && plan.unet_dtype == at::kBFloat16 && !cpu_has_fast_bf16()) {
+    spdlog::warn("engine: this CPU lacks AVX-512 (BW/VL/DQ), so bf16 runs in generic kernels and is likely slower "
+                 "than fp32; consider --dtype fp32");
+  }
 
   std::unique_ptr<Pipeline> pipeline;
   try {
@@ -78,7 +83,16 @@ std::unique_ptr<SdxlEngine> create_sdxl_engine(const ModelFiles& files, const En
     throw std::runtime_error(load_failure(files, plan, e));
   }
   auto engine = std::make_unique<SdxlEngine>(std::move(pipeline));
-  if (options.warmup && plan.device.is_cuda()) engine->warm_up();
+  const auto warmup_start = std::chrono::steady_clock::now();
+  const bool warm = options.warmup && plan.device.is_cuda();
+  if (warm) engine->warm_up();
+  const double warmup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - warmup_start).count();
+  const LoadTimings& t = engine->pipeline().load_timings();
+  const ProcessMemory memory = process_memory();
+  spdlog::info("engine: ready to take jobs {:.2f} s after process start: checkpoint {:.2f} s, LoRA merge {:.2f} s, "
+               "warm-up {}; RSS {} (peak {})",
+               process_age_seconds(), t.checkpoint_s, t.lora_s, warm ? fmt::format("{:.2f} s", warmup_s) : "none",
+               format_bytes(memory.rss_bytes), format_bytes(memory.peak_rss_bytes));
   return engine;
 }
 

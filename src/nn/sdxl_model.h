@@ -29,6 +29,9 @@ struct LoadOptions {
   // private (copy-on-write) mapping instead of being copied; in-place changes (LoRA merges) never
   // reach the file. Misaligned tensors are always copied.
   bool keep_mapped_views = true;
+  // The UNet's and the VAE's 4-D weights (convolutions) in the channels-last (NHWC) layout, written
+  // that way while converting instead of being copied again afterwards.
+  bool channels_last = false;
 };
 
 struct SdxlModel {

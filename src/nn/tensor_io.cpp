@@ -1,7 +1,14 @@
 #include "nn/tensor_io.h"
 
+#include <ATen/Parallel.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 namespace sdxlw::nn {
 
@@ -47,12 +54,89 @@ at::Tensor copy_tensor(const SafetensorsFile& file, const TensorInfo& info) {
   return out;
 }
 
+namespace {
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14
+#endif
+
+// Maps the pages of [p, p + n) in one system call instead of one page fault per 4 KiB on first
+// write: in a VM each fault costs microseconds, which made fresh weights cost more to fault in than
+// to convert. Best effort (older kernels refuse it; the writes then fault as usual).
+void populate(void* p, size_t n) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+}
+
+constexpr size_t kPopulateBytes = size_t{4} << 20;
+
+// Maps every destination page first, on one plain thread per intra-op thread (this is kernel
+// work, and at::parallel_for is serial in code built without OpenMP, as ours is), then converts
+// tensor by tensor, each copy spread over the intra-op threads by ATen itself. Mapping fresh
+// pages is the larger part of a load: more than the conversion on this kind of VM.
+void convert_all(const std::vector<at::Tensor>& sources, const std::vector<at::Tensor>& outs) {
+  struct Range {
+    uint8_t* p;
+    size_t n;
+  };
+  std::vector<Range> ranges;
+  for (const at::Tensor& out : outs) {
+    auto* p = static_cast<uint8_t*>(out.data_ptr());
+    const size_t n = static_cast<size_t>(out.numel()) * out.element_size();
+    for (size_t b = 0; b < n; b += kPopulateBytes) ranges.push_back({p + b, std::min(kPopulateBytes, n - b)});
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < ranges.size(); i = next++) populate(ranges[i].p, ranges[i].n);
+  };
+  const size_t helpers = std::min<size_t>(std::max(1, at::get_num_threads()) - 1, ranges.size() / 2);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < helpers; ++i) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  for (size_t t = 0; t < outs.size(); ++t) outs[t].copy_(sources[t]);
+}
+
+at::Tensor empty_like_file(const TensorInfo& info, at::ScalarType dtype, at::MemoryFormat format) {
+  const bool permute = format != at::MemoryFormat::Contiguous && info.shape.size() == 4;
+  return at::empty(info.shape, at::TensorOptions().dtype(dtype), permute ? format : at::MemoryFormat::Contiguous);
+}
+
+}  // namespace
+
 at::Tensor read_tensor(const SafetensorsFile& file, const TensorInfo& info, at::Device device,
-                       at::ScalarType dtype) {
+                       at::ScalarType dtype, at::MemoryFormat format) {
   const auto src = scalar_type_of(info.dtype);
-  if (!is_aligned(file, info)) return copy_tensor(file, info).to(device, dtype);
+  const bool permute = format != at::MemoryFormat::Contiguous && info.shape.size() == 4;
+  if (!is_aligned(file, info)) {
+    const at::Tensor t = copy_tensor(file, info).to(device, dtype);
+    return permute ? t.contiguous(format) : t;
+  }
   const at::Tensor view = at::from_blob(file.data(info), info.shape, at::TensorOptions().dtype(src));
-  return view.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+  if (device.is_cpu()) {
+    at::Tensor out = empty_like_file(info, dtype, format);
+    convert_all({view}, {out});
+    return out;
+  }
+  // Upload in the file's dtype and convert on the device: the CPU conversion is the slow half.
+  const at::Tensor uploaded = view.to(device, src, /*non_blocking=*/false, /*copy=*/true);
+  const at::Tensor converted = src == dtype ? uploaded : uploaded.to(dtype);
+  return permute ? converted.contiguous(format) : converted;
+}
+
+std::vector<at::Tensor> read_tensors_cpu(const SafetensorsFile& file, const std::vector<TensorRead>& reads) {
+  std::vector<at::Tensor> sources, outs;
+  for (const TensorRead& r : reads) {
+    const TensorInfo& info = *r.info;
+    sources.push_back(is_aligned(file, info)
+                          ? at::from_blob(file.data(info), info.shape, at::TensorOptions().dtype(scalar_type_of(info.dtype)))
+                          : copy_tensor(file, info));
+    outs.push_back(empty_like_file(info, r.dtype, r.format));
+  }
+  convert_all(sources, outs);
+  return outs;
 }
 
 at::Tensor read_tensor(const SafetensorsFile& file, const std::string& name) {

@@ -24,9 +24,21 @@ bool is_aligned(const SafetensorsFile& file, const TensorInfo& info);
 at::Tensor copy_tensor(const SafetensorsFile& file, const TensorInfo& info);
 
 // The tensor converted to `dtype` on `device`, always a fresh copy, read straight from the mapping
-// (through a temporary only when misaligned).
+// (through a temporary only when misaligned). `format` applies to 4-D tensors (ChannelsLast: the
+// NHWC layout convolutions run fastest in); others are always contiguous.
 at::Tensor read_tensor(const SafetensorsFile& file, const TensorInfo& info, at::Device device,
-                       at::ScalarType dtype);
+                       at::ScalarType dtype, at::MemoryFormat format = at::MemoryFormat::Contiguous);
+
+// Many tensors at once into fresh CPU tensors (what the checkpoint loader uses): all their pages
+// are mapped first, on as many threads as ATen has intra-op threads, then each is converted by
+// ATen's own parallel copy. The results are in the order of `reads`.
+struct TensorRead {
+  const TensorInfo* info = nullptr;
+  at::ScalarType dtype = at::kFloat;
+  at::MemoryFormat format = at::MemoryFormat::Contiguous;  // applies to 4-D tensors
+};
+std::vector<at::Tensor> read_tensors_cpu(const SafetensorsFile& file, const std::vector<TensorRead>& reads);
+
 // Convenience: by name, as float32 on CPU. Throws SafetensorsError when absent.
 at::Tensor read_tensor(const SafetensorsFile& file, const std::string& name);
 

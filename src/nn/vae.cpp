@@ -4,6 +4,7 @@
 #include <string>
 
 #include "nn/attention.h"
+#include "nn/fast_ops.h"
 #include "nn/functional.h"
 #include "nn/unet_blocks.h"
 
@@ -36,9 +37,9 @@ at::Tensor VaeAttnBlock::forward(const at::Tensor& x) const {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   // 1×1 convs over [B, C, H, W] are linears over [B, H·W, C].
   const at::Tensor t = norm.forward(x).view({b, c, h * w}).transpose(1, 2);  // [B, HW, C]
-  auto lin = [&t](const Conv2d& conv) { return at::linear(t, conv.weight.flatten(1), *conv.bias); };
+  auto lin = [&t](const Conv2d& conv) { return nn::linear(t, conv.weight.flatten(1), *conv.bias); };
   const at::Tensor o = multi_head_attention(lin(q), lin(k), lin(v), /*heads=*/1);  // [B, HW, C]
-  const at::Tensor out = at::linear(o, proj_out.weight.flatten(1), *proj_out.bias);
+  const at::Tensor out = nn::linear(o, proj_out.weight.flatten(1), *proj_out.bias);
   return x + out.transpose(1, 2).view({b, c, h, w});
 }
 

@@ -5,8 +5,15 @@
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <cstring>
+#include <fstream>
+#include <memory>
 #include <new>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace sdxlw::engine {
 namespace {
@@ -70,6 +77,52 @@ TEST(Device, CpuHasNoAllocatorStatisticsAndNativeBf16) {
   configure_for_inference(cpu);
   synchronize(cpu);
   EXPECT_FALSE(at::globalContext().benchmarkCuDNN()) << "CPU set-up must not change CUDA settings";
+}
+
+// The CPU's feature flags as the kernel lists them.
+std::string cpu_flags() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("flags", 0) == 0) return line + " ";
+  }
+  return "";
+}
+
+TEST(Device, FastCpuBf16FollowsTheAvx512Flags) {
+  const std::string flags = cpu_flags();
+  if (flags.empty()) GTEST_SKIP() << "no /proc/cpuinfo flags";
+  const bool avx512 = flags.find(" avx512bw ") != std::string::npos && flags.find(" avx512vl ") != std::string::npos &&
+                      flags.find(" avx512dq ") != std::string::npos;
+#if defined(__x86_64__)
+  EXPECT_EQ(cpu_has_fast_bf16(), avx512) << flags;
+#else
+  EXPECT_FALSE(cpu_has_fast_bf16());
+#endif
+}
+
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+TEST(Device, CpuSetUpKeepsFreedBlocksSoTheNextStepDoesNotFaultThemInAgain) {
+#if !defined(__GLIBC__)
+  GTEST_SKIP() << "the allocator settings are glibc's";
+#endif
+  configure_for_inference(at::Device(at::kCPU));
+  constexpr size_t kBytes = size_t{96} << 20;  // above glibc's largest default mmap threshold
+  auto touch = [] {
+    std::unique_ptr<char[]> block(new char[kBytes]);
+    std::memset(block.get(), 1, kBytes);
+    return block[kBytes / 2];
+  };
+  EXPECT_EQ(touch(), 1);
+  const long before = minor_faults();
+  EXPECT_EQ(touch(), 1);
+  // A fresh 96 MiB mapping would fault ~24 000 pages in; the heap's kept block only a few.
+  EXPECT_LT(minor_faults() - before, 1000);
+  release_cached_memory(at::Device(at::kCPU));  // hands the block back
 }
 
 }  // namespace

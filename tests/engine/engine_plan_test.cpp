@@ -18,6 +18,7 @@ EngineOptions options(const std::string& device, const std::string& dtype, int t
 const MachineInfo kCpuBox{false, false, 8};
 const MachineInfo kAmpereBox{true, true, 16};
 const MachineInfo kTuringBox{true, false, 16};
+const MachineInfo kOneDnnCpuBox{false, false, 2, true};
 
 std::string error_of(const EngineOptions& o, const MachineInfo& m) {
   try {
@@ -37,6 +38,14 @@ TEST(EnginePlan, AutoOnCpuIsFloat32WithEveryCore) {
   EXPECT_EQ(plan.threads, 8);
   EXPECT_FALSE(plan.channels_last);
   EXPECT_EQ(plan.describe(), "cpu: text fp32, unet fp32, vae fp32, 8 threads");
+}
+
+TEST(EnginePlan, CpuWithOneDnnRunsConvolutionsChannelsLast) {
+  const EnginePlan plan = resolve_plan(options("cpu", "bf16"), kOneDnnCpuBox);
+  EXPECT_TRUE(plan.channels_last);
+  EXPECT_EQ(plan.unet_dtype, at::kBFloat16);
+  EXPECT_EQ(plan.vae_dtype, at::kFloat);
+  EXPECT_EQ(plan.describe(), "cpu: text bf16, unet bf16, vae fp32, 2 threads, channels-last");
 }
 
 TEST(EnginePlan, AutoOnAmpereIsFp16WithBf16Vae) {

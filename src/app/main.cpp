@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -56,12 +57,14 @@ ModelFiles fetch_models(const CliOptions& cli, const ModelsConfig& models) {
 }
 
 std::unique_ptr<ImageGenerator> load_engine(const CliOptions& cli, const ModelsConfig& models,
-                                            bool warmup) {
+                                            bool warmup,
+                                            std::optional<std::vector<LoraChoice>> initial_loras = std::nullopt) {
   ModelFiles files = fetch_models(cli, models);
   EngineOptions options;
   options.device = cli.device;
   options.dtype = cli.dtype;
   options.warmup = warmup;
+  options.initial_loras = std::move(initial_loras);
   return create_engine(files, options);
 }
 
@@ -107,7 +110,9 @@ int run_local_mode(const CliOptions& cli) {
     models = std::make_shared<ModelsConfig>(load_models_config(cli.models_file));
     return validation_context(*models);
   };
-  hooks.load_engine = [&] { return load_engine(cli, *models, /*warmup=*/false); };
+  hooks.load_engine = [&](const GenerationRequest& request) {
+    return load_engine(cli, *models, /*warmup=*/false, request.loras);
+  };
 
   // Only the JSON document may reach stdout: anything a library prints meanwhile goes to stderr.
   std::cout.flush();

@@ -123,14 +123,14 @@ void Pipeline::prepare() {
   load_timings_.checkpoint_s += watch.ms() / 1000.0;
   watch.reset();
   loras_ = std::make_unique<lora::LoraSet>(model_.parameters(), files_.loras);
-  const std::vector<AppliedLora> applied = loras_->apply(loras_->default_choice());
+  const std::vector<AppliedLora> applied = loras_->apply(options_.initial_loras);
   synchronize(options_.plan.device);
   release_cached_memory(options_.plan.device);  // the conversions' and merges' temporaries
   load_timings_.lora_s = watch.ms() / 1000.0;
   const std::string gpu = options_.plan.device.is_cuda() ? " on " + describe_device(options_.plan.device) : "";
-  spdlog::info("engine: loaded \"{}\" in {:.2f} s ({}){}; default LoRAs: {} (merged in {:.2f} s)",
+  spdlog::info("engine: loaded \"{}\" in {:.2f} s ({}){}; {} LoRAs: {} (merged in {:.2f} s)",
                files_.checkpoint_name, load_timings_.checkpoint_s + load_timings_.lora_s, options_.plan.describe(),
-               gpu, lora_summary(applied), load_timings_.lora_s);
+               gpu, options_.initial_loras ? "start-up" : "default", lora_summary(applied), load_timings_.lora_s);
 }
 
 Pipeline::~Pipeline() = default;

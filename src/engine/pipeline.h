@@ -29,6 +29,7 @@ struct LoadTimings {
 struct PipelineOptions {
   EnginePlan plan;
   std::string vocab_path;  // "" = find_asset("bpe_simple_vocab_16e6.txt.gz")
+  std::optional<std::vector<LoraChoice>> initial_loras;  // merged at load; nullopt = defaults
   TileOptions tiles;
 };
 

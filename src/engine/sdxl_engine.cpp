@@ -67,6 +67,7 @@ std::unique_ptr<SdxlEngine> create_sdxl_engine(const ModelFiles& files, const En
                                                PipelineOptions pipeline_options) {
   const EnginePlan plan = resolve_plan(options, probe_machine());
   pipeline_options.plan = plan;
+  pipeline_options.initial_loras = options.initial_loras;
   at::set_num_threads(plan.threads);
   spdlog::info("engine: {} intra-op CPU thread{} ({})", at::get_num_threads(), at::get_num_threads() == 1 ? "" : "s",
                options.threads > 0 ? "--threads" : "every core");

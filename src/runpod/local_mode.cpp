@@ -66,7 +66,7 @@ int run_local(const LocalRunOptions& options, const LocalRunHooks& hooks, std::o
       id = it->get<std::string>();
     JobValidationContext context = hooks.prepare();
     GenerationRequest request = parse_job_input(job["input"], context);
-    std::unique_ptr<ImageGenerator> engine = hooks.load_engine();
+    std::unique_ptr<ImageGenerator> engine = hooks.load_engine(request);
     JobHandler handler(*engine, context, JobHandlerOptions{options.output_dir});
     result = handler.run(id, request);
   } catch (const std::exception& e) {

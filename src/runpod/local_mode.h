@@ -25,7 +25,8 @@ struct LocalRunOptions {
 // message becomes the job's error.
 struct LocalRunHooks {
   std::function<JobValidationContext()> prepare;                 // reads models.json
-  std::function<std::unique_ptr<ImageGenerator>()> load_engine;  // fetches files, loads weights
+  // Fetches the files and loads the weights for the validated job (its LoRA set is merged once).
+  std::function<std::unique_ptr<ImageGenerator>(const GenerationRequest&)> load_engine;
 };
 
 // The job document {"input": {...}, "id"?}. Throws std::runtime_error saying what is wrong with

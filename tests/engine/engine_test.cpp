@@ -87,6 +87,25 @@ TEST(Engine, DefaultLoraSetAppliesWhenTheRequestNamesNone) {
       << "scale 1.0 and 0.8 must give different images";
 }
 
+TEST(Engine, StartUpLoraSetIsMergedAtLoadSoTheSameJobSetTouchesNoWeight) {
+  EngineOptions options;
+  options.device = "cpu";
+  options.dtype = "fp32";
+  options.warmup = false;
+  options.initial_loras = std::vector<LoraChoice>{{"lora_a", 0.8}};
+  auto engine = engine::create_sdxl_engine(test::tiny_model_files(), options, test::test_pipeline_options());
+  const JobFixture job("07_lora_a_0.8");
+  const GenerationRequest request = test::request_from_job(job.input());  // lora_a at 0.8
+  const GenerationResult result = engine->pipeline().generate(request, nullptr);
+  EXPECT_EQ(engine->pipeline().loras().last_stats().weights_changed, 0)
+      << "the job's set was merged at start-up: nothing is merged twice";
+  ASSERT_EQ(result.loras.size(), 1u);
+  EXPECT_EQ(result.loras[0].scale, 0.8);
+  const auto diff = test::compare_png(result.png_images[0],
+                                      test::read_file_bytes(test::fixture("jobs/07_lora_a_0.8/image_0.png")));
+  EXPECT_LE(diff.max_abs, 2) << diff.describe();
+}
+
 TEST(Engine, UnknownLoraIsAnInvalidRequestNamingTheKnownOnes) {
   GenerationRequest request = test::request_from_job(JobFixture("01_euler_64").input());
   request.loras = std::vector<LoraChoice>{{"no_such_lora", 1.0}};

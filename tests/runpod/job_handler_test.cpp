@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "io/base64.h"
@@ -125,6 +126,7 @@ struct LocalRun {
   int code = -1;
   std::string stdout_text;
   int engine_loads = 0;
+  std::optional<std::vector<sdxlw::LoraChoice>> engine_loras;  // the set the engine was loaded with
 };
 
 LocalRun run_local(const sdxlw::LocalRunOptions& options, FakeEngine* engine_out = nullptr,
@@ -136,8 +138,9 @@ LocalRun run_local(const sdxlw::LocalRunOptions& options, FakeEngine* engine_out
     if (fail_prepare) fail_prepare();
     return context();
   };
-  hooks.load_engine = [&]() -> std::unique_ptr<sdxlw::ImageGenerator> {
+  hooks.load_engine = [&](const sdxlw::GenerationRequest& request) -> std::unique_ptr<sdxlw::ImageGenerator> {
     ++run.engine_loads;
+    run.engine_loras = request.loras;
     if (fail_load) fail_load();
     auto engine = std::make_unique<FakeEngine>();
     if (engine_out) engine->throw_message = engine_out->throw_message;
@@ -167,6 +170,20 @@ TEST(LocalMode, PrintsExactlyOneJsonDocumentAndExitsZero) {
   json out = single_document(run.stdout_text);
   EXPECT_EQ(out["seed"], 8);
   EXPECT_EQ(out["images"].size(), 1u);
+}
+
+TEST(LocalMode, LoadsTheEngineWithTheJobsLoraSetSoItIsMergedOnce) {
+  sdxlw::LocalRunOptions options;
+  options.test_input = R"({"input": {"prompt": "p", "num_inference_steps": 1, "loras": []}})";
+  auto run = run_local(options);
+  EXPECT_EQ(run.code, 0);
+  ASSERT_TRUE(run.engine_loras.has_value());
+  EXPECT_TRUE(run.engine_loras->empty());
+
+  options.test_input = R"({"input": {"prompt": "p", "num_inference_steps": 1}})";
+  run = run_local(options);
+  EXPECT_EQ(run.code, 0);
+  EXPECT_FALSE(run.engine_loras.has_value()) << "no loras field: the models.json default set";
 }
 
 TEST(LocalMode, ReadsTheTestInputFileWhenNoFlagIsGiven) {

@@ -87,7 +87,7 @@ TEST(LocalApi, RunsyncAnswersWithTheSameOutputAsLocalMode) {
   options.test_input = kJob;
   sdxlw::LocalRunHooks hooks;
   hooks.prepare = context;
-  hooks.load_engine = [] { return std::make_unique<FakeEngine>(); };
+  hooks.load_engine = [](const sdxlw::GenerationRequest&) { return std::make_unique<FakeEngine>(); };
   std::ostringstream out;
   ASSERT_EQ(sdxlw::run_local(options, hooks, out), 0);
   EXPECT_EQ(body["output"], json::parse(out.str()));

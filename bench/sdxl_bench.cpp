@@ -145,13 +145,7 @@ std::unique_ptr<engine::Pipeline> load_model(const BenchOptions& o, const engine
   if (o.random_full) {
     const std::string keys = o.keys.empty() ? default_key_list() : o.keys;
     nn::SdxlModel model = nn::build_sdxl_model(nn::read_key_list(keys));
-    nn::LoadOptions load;
-    load.device = popts.plan.device;
-    load.text_dtype = popts.plan.text_dtype;
-    load.unet_dtype = popts.plan.unet_dtype;
-    load.vae_dtype = popts.plan.vae_dtype;
-    load.channels_last = popts.plan.channels_last;
-    nn::init_random(model, load, o.seed);
+    nn::init_random(model, popts.plan.load_options(), o.seed);
     r.model = "random full-size SDXL (" + keys + ")";
     pipeline = std::make_unique<engine::Pipeline>(std::move(model), "random-full", popts);
   } else {

@@ -52,6 +52,16 @@ const char* dtype_name(at::ScalarType type) {
   }
 }
 
+nn::LoadOptions EnginePlan::load_options() const {
+  nn::LoadOptions load;
+  load.device = device;
+  load.text_dtype = text_dtype;
+  load.unet_dtype = unet_dtype;
+  load.vae_dtype = vae_dtype;
+  load.channels_last = channels_last;
+  return load;
+}
+
 std::string EnginePlan::describe() const {
   std::string out = device.str() + ": text " + dtype_name(text_dtype) + ", unet " + dtype_name(unet_dtype) + ", vae " +
                     dtype_name(vae_dtype);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/engine_factory.h"
+#include "nn/sdxl_model.h"
 
 namespace sdxlw::engine {
 
@@ -19,6 +20,8 @@ struct EnginePlan {
 
   // "cpu: text fp32, unet fp32, vae fp32, 2 threads"
   std::string describe() const;
+  // How the networks' weights are loaded (or randomly initialised) for this plan.
+  nn::LoadOptions load_options() const;
 };
 
 // What the machine offers, for resolve_plan.

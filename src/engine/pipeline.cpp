@@ -96,13 +96,7 @@ Pipeline::Pipeline(const ModelFiles& files, const PipelineOptions& options)
     : files_(files), options_(options), tokenizer_(load_tokenizer(options.vocab_path)) {
   c10::InferenceMode guard;
   const Stopwatch watch;
-  nn::LoadOptions load;
-  load.device = options_.plan.device;
-  load.text_dtype = options_.plan.text_dtype;
-  load.unet_dtype = options_.plan.unet_dtype;
-  load.vae_dtype = options_.plan.vae_dtype;
-  load.channels_last = options_.plan.channels_last;
-  model_ = nn::load_sdxl_checkpoint(files_.checkpoint_path, load);
+  model_ = nn::load_sdxl_checkpoint(files_.checkpoint_path, options_.plan.load_options());
   load_timings_.checkpoint_s = watch.ms() / 1000.0;
   prepare();
 }

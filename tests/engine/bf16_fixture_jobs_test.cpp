@@ -49,13 +49,7 @@ TEST_P(Bf16FixtureJob, StaysAbove30DbOfTheFloat32Reference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Jobs, Bf16FixtureJob, ::testing::ValuesIn(test::fixture_job_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Jobs, Bf16FixtureJob, ::testing::ValuesIn(test::fixture_job_names()), test::job_param_name);
 
 }  // namespace
 }  // namespace sdxlw::engine

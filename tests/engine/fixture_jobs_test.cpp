@@ -130,13 +130,7 @@ TEST_P(FixtureJob, MatchesDiffusersReference) {
   EXPECT_GE(t.total_ms, t.text_encode_ms + t.denoise_ms + t.decode_ms + t.encode_png_ms);
 }
 
-INSTANTIATE_TEST_SUITE_P(Jobs, FixtureJob, ::testing::ValuesIn(test::fixture_job_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Jobs, FixtureJob, ::testing::ValuesIn(test::fixture_job_names()), test::job_param_name);
 
 }  // namespace
 }  // namespace sdxlw::engine

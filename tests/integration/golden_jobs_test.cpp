@@ -14,6 +14,7 @@
 
 #include "integration/worker_harness.h"
 #include "io/base64.h"
+#include "support/fixture_jobs.h"
 #include "support/image_compare.h"
 #include "support/paths.h"
 
@@ -24,15 +25,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using test::ModelSet;
 using test::ProcessResult;
-
-const std::vector<std::string> kJobs = {"01_euler_64",
-                                        "02_euler_a_128x64",
-                                        "03_dpmpp_2m_batch2",
-                                        "04_dpmpp_2m_karras_64x128",
-                                        "05_ddim_empty_negative",
-                                        "06_long_prompt_chunks",
-                                        "07_lora_a_0.8",
-                                        "08_euler_a_batch2_long_negative"};
 
 ModelSet with_checkpoint(const fs::path& checkpoint) {
   ModelSet::Options options;
@@ -73,13 +65,7 @@ TEST_P(GoldenJob, LocalModeOutputMatchesTheFixturePngs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenJob, ::testing::ValuesIn(kJobs),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenJob, ::testing::ValuesIn(test::fixture_job_names()), test::job_param_name);
 
 // The job runs no further than loading: one JSON error on stdout, exit 1.
 std::string load_error(const ModelSet& models) {

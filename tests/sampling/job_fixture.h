@@ -12,21 +12,10 @@
 #include <vector>
 
 #include "io/safetensors.h"
+#include "support/fixture_jobs.h"
 #include "support/paths.h"
 
 namespace sdxlw::test {
-
-inline const std::vector<std::string>& fixture_job_names() {
-  static const std::vector<std::string> names = {"01_euler_64",
-                                                 "02_euler_a_128x64",
-                                                 "03_dpmpp_2m_batch2",
-                                                 "04_dpmpp_2m_karras_64x128",
-                                                 "05_ddim_empty_negative",
-                                                 "06_long_prompt_chunks",
-                                                 "07_lora_a_0.8",
-                                                 "08_euler_a_batch2_long_negative"};
-  return names;
-}
 
 class JobFixture {
  public:

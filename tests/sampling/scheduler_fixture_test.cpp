@@ -94,13 +94,7 @@ TEST_P(SchedulerFixture, FirstStepFromGuidedOutputMatchesReference) {
   std::printf("[ %s ] step 0 max diff / max abs %.3g\n", GetParam().c_str(), rel);
 }
 
-INSTANTIATE_TEST_SUITE_P(Jobs, SchedulerFixture, ::testing::ValuesIn(test::fixture_job_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Jobs, SchedulerFixture, ::testing::ValuesIn(test::fixture_job_names()), test::job_param_name);
 
 }  // namespace
 }  // namespace sdxlw::sampling

@@ -60,14 +60,15 @@ namespace {
 #define MADV_POPULATE_WRITE 23  // Linux 5.14
 #endif
 
-// Maps the pages of [p, p + n) in one system call instead of one page fault per 4 KiB on first
-// write: in a VM each fault costs microseconds, which made fresh weights cost more to fault in than
-// to convert. Best effort (older kernels refuse it; the writes then fault as usual).
-void populate(void* p, size_t n) {
+// madvise on the whole pages inside [p, p + n). MADV_POPULATE_WRITE maps them in one system call
+// instead of one page fault per page on first write: in a VM each fault costs microseconds, which
+// made fresh weights cost more to fault in than to convert. Best effort (older kernels refuse it;
+// the writes then fault as usual).
+void advise(void* p, size_t n, int advice) {
   static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, advice);
 }
 
 constexpr size_t kPopulateBytes = size_t{4} << 20;
@@ -85,11 +86,13 @@ void convert_all(const std::vector<at::Tensor>& sources, const std::vector<at::T
   for (const at::Tensor& out : outs) {
     auto* p = static_cast<uint8_t*>(out.data_ptr());
     const size_t n = static_cast<size_t>(out.numel()) * out.element_size();
+    // 2 MiB pages where the kernel leaves the choice to us (THP "madvise" mode): 512× fewer pages.
+    advise(p, n, MADV_HUGEPAGE);
     for (size_t b = 0; b < n; b += kPopulateBytes) ranges.push_back({p + b, std::min(kPopulateBytes, n - b)});
   }
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next++; i < ranges.size(); i = next++) populate(ranges[i].p, ranges[i].n);
+    for (size_t i = next++; i < ranges.size(); i = next++) advise(ranges[i].p, ranges[i].n, MADV_POPULATE_WRITE);
   };
   const size_t helpers = std::min<size_t>(std::max(1, at::get_num_threads()) - 1, ranges.size() / 2);
   std::vector<std::thread> threads;

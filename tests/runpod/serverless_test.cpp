@@ -203,10 +203,14 @@ TEST(Serverless, PingsCarryTheRunningJobAndKeepTheirInterval) {
     EXPECT_EQ(p.param("gpu"), "TEST");
     EXPECT_EQ(p.header("Authorization"), kKey);
   }
+  // Beats are scheduled on a fixed 100 ms grid, so one late request is followed by an early one:
+  // each gap is bounded above (never silenced) and the mean pins the interval.
   for (size_t i = 1; i < pings.size(); ++i) {
-    EXPECT_GE(ms_between(pings[i - 1], pings[i]), 40) << "ping " << i;
     EXPECT_LE(ms_between(pings[i - 1], pings[i]), 400) << "ping " << i;
   }
+  const double mean_ms = static_cast<double>(ms_between(pings.front(), pings.back())) / (pings.size() - 1);
+  EXPECT_GE(mean_ms, 80);
+  EXPECT_LE(mean_ms, 150);
 }
 
 TEST(Serverless, TwentyJobsInARowAreEachAnsweredCorrectly) {

@@ -56,6 +56,12 @@ RUN --mount=type=secret,id=civitai_api_key \
     fi
 
 FROM nvidia/cuda:${CUDA_IMAGE_VERSION}-runtime-ubuntu${UBUNTU_VERSION} AS runtime
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# HTTPS to Civitai and RunPod needs the CA bundle libcurl was built to read; do not rely on the
+# base image happening to keep it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /out/lib/ /opt/sdxl-worker/lib/
 COPY --from=builder /out/bin/ /opt/sdxl-worker/bin/
 COPY --from=builder /out/app/ /app/

@@ -150,6 +150,11 @@ TEST(Deployment, EveryFileTheRuntimeStageCopiesExistsInTheBuild) {
   EXPECT_TRUE(fs::exists(source_dir() / "scripts/collect-runtime-libs.sh"));
 }
 
+TEST(Deployment, RuntimeStageInstallsTheCaBundleThatHttpsDownloadsNeed) {
+  const Stage& runtime = dockerfile_stages().back();
+  EXPECT_TRUE(std::regex_search(runtime.body, std::regex(R"(apt-get install[^\n]*ca-certificates)")));
+}
+
 TEST(Deployment, DockerfilePinsLibtorchBySha256AndKeepsTheCivitaiKeyOutOfLayers) {
   auto dockerfile = repo_file("Dockerfile");
   EXPECT_TRUE(std::regex_search(dockerfile, std::regex(R"(ARG LIBTORCH_SHA256=[0-9a-f]{64})")));

@@ -3,10 +3,12 @@
 #include <map>
 
 #include "app/cli.h"
+#include "support/env_of.h"
 
 using sdxlw::CliError;
 using sdxlw::CliOptions;
 using sdxlw::Mode;
+using sdxlw::test::env_of;
 
 namespace {
 
@@ -19,14 +21,6 @@ std::string error_of(const std::vector<std::string>& args) {
     return e.what();
   }
   return "";
-}
-
-sdxlw::EnvLookup env_of(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  };
 }
 
 }  // namespace

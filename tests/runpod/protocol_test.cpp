@@ -9,20 +9,10 @@
 #include "runpod/job_output.h"
 #include "runpod/protocol.h"
 #include "runpod/runpod_env.h"
+#include "support/env_of.h"
 
 using nlohmann::json;
-
-namespace {
-
-sdxlw::EnvLookup env_of(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
-}  // namespace
+using sdxlw::test::env_of;
 
 TEST(JobOutput, HoldsBase64PngsParametersAndTimings) {
   sdxlw::GenerationRequest request;

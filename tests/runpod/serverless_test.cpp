@@ -89,6 +89,14 @@ class Worker {
   int code_ = -1;
 };
 
+// Starts the worker, waits until `n` results were accepted, then stops it (false: they never came).
+bool run_until_delivered(const FakeRunpod& fake, Worker& worker, size_t n) {
+  worker.start();
+  const bool delivered = fake.wait_until([&] { return fake.accepted_results().size() == n; });
+  worker.finish();
+  return delivered;
+}
+
 std::string path_job_id(const RecordedRequest& r) { return r.path.substr(r.path.rfind('/') + 1); }
 
 long long ms_between(const RecordedRequest& a, const RecordedRequest& b) {
@@ -101,9 +109,7 @@ TEST(Serverless, JobTakeUsesTheSdkUrlQueryAndHeaders) {
   FakeRunpod fake;
   fake.push_job(job("job-1", valid_input(1)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
 
   auto take = fake.takes().at(0);
   EXPECT_EQ(take.method, "GET");
@@ -120,9 +126,7 @@ TEST(Serverless, JobTakeTemplateMayNameThePodId) {
   Worker worker(fake);
   worker.config.job_take_url = fake.base_url() + "/v2/ep-test/job-take/$RUNPOD_POD_ID";
   fake.push_job(job("job-1", valid_input(1)));
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
   EXPECT_EQ(fake.takes().at(0).target, "/v2/ep-test/job-take/worker-1?job_in_progress=0");
 }
 
@@ -130,9 +134,7 @@ TEST(Serverless, JobDonePostsTheOutputWithTheSdkUrlAndHeaders) {
   FakeRunpod fake;
   fake.push_job(job("job-1", valid_input(7)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
 
   auto done = fake.results().at(0);
   EXPECT_EQ(done.method, "POST");
@@ -157,9 +159,7 @@ TEST(Serverless, ProgressGoesToJobDoneEveryFiveStepsBeforeTheResult) {
       fake.wait_until([&] { return fake.progress().size() >= static_cast<size_t>(step / 5); });
   };
   fake.push_job(job("job-p", valid_input(1, 12)));
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
 
   auto progress = fake.progress();
   ASSERT_EQ(progress.size(), 2u);
@@ -235,9 +235,7 @@ TEST(Serverless, TwentyJobsInARowAreEachAnsweredCorrectly) {
     }
   }
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 20; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 20));
 
   auto results = fake.results();
   ASSERT_EQ(results.size(), 20u);
@@ -309,9 +307,7 @@ TEST(Serverless, TooManyRequestsOnJobTakeWaitsBeforeAskingAgain) {
   fake.push_take_reply(FakeReply{429, "", "application/json"});
   fake.push_job(job("job-1", valid_input(1)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
   auto takes = fake.takes();
   ASSERT_GE(takes.size(), 2u);
   EXPECT_EQ(takes[0].reply_status, 429);
@@ -326,9 +322,7 @@ TEST(Serverless, JobTakeServerErrorsBackOffExponentially) {
   fake.push_take_reply(FakeReply{502, "", "text/plain"});
   fake.push_job(job("job-1", valid_input(1)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
   auto takes = fake.takes();
   ASSERT_GE(takes.size(), 4u);
   EXPECT_GE(ms_between(takes[0], takes[1]), 50);
@@ -341,9 +335,7 @@ TEST(Serverless, JobWithoutInputIsAnsweredWithAnErrorAndTheWorkerGoesOn) {
   fake.push_job(json{{"id", "no-input"}});
   fake.push_job(job("job-2", valid_input(2)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 2; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 2));
   auto results = fake.results();
   EXPECT_EQ(path_job_id(results[0]), "no-input");
   EXPECT_EQ(results[0].json(), json({{"error", "job has no input: expected {\"input\": {\"prompt\": ...}}"}}));
@@ -359,9 +351,7 @@ TEST(Serverless, UnusableJobTakeAnswersAreLoggedAndSkipped) {
   fake.push_take_reply(FakeReply{200, "[1, 2]", "application/json"});
   fake.push_job(job("job-ok", valid_input(5)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
   EXPECT_EQ(fake.results().size(), 1u);
   EXPECT_EQ(path_job_id(fake.results()[0]), "job-ok");
   EXPECT_GE(fake.takes().size(), 6u);
@@ -431,9 +421,7 @@ TEST(Serverless, ResultRefusedAsTooLargeIsReplacedByAnError) {
   fake.push_done_status(413);
   fake.push_job(job("job-1", valid_input(1)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
   auto results = fake.results();
   ASSERT_EQ(results.size(), 2u);
   EXPECT_TRUE(results[0].json().contains("output"));
@@ -448,9 +436,7 @@ TEST(Serverless, ClientErrorOnJobDoneIsNotRetried) {
   fake.push_job(job("job-gone", valid_input(1)));
   fake.push_job(job("job-2", valid_input(2)));
   Worker worker(fake);
-  worker.start();
-  ASSERT_TRUE(fake.wait_until([&] { return fake.accepted_results().size() == 1; }));
-  worker.finish();
+  ASSERT_TRUE(run_until_delivered(fake, worker, 1));
   auto results = fake.results();
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(path_job_id(results[0]), "job-gone");
